@@ -1,0 +1,3 @@
+//! Subcommands: argument types and the I/O around the library.
+
+pub mod decode;
