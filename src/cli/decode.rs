@@ -56,7 +56,7 @@ pub fn run(o: &Opts) -> Result<i32> {
     Ok(0)
 }
 
-fn write_all(out: &mut impl Write, d: &Decoded, format: Format) -> std::io::Result<()> {
+pub fn write_all(out: &mut impl Write, d: &Decoded, format: Format) -> std::io::Result<()> {
     match format {
         Format::Text => {
             for k in &d.kills {
@@ -74,7 +74,7 @@ fn write_all(out: &mut impl Write, d: &Decoded, format: Format) -> std::io::Resu
                         .unwrap_or_default()
                 )?;
             }
-            if d.kills.is_empty() && d.incomplete.is_empty() {
+            if d.kills.is_empty() && d.incomplete.is_empty() && d.stats.unparsed == 0 {
                 writeln!(out, "no OOM kill found ({} lines read)", d.stats.lines)?;
             } else {
                 writeln!(out, "{}", text::summary(d))?;

@@ -49,6 +49,10 @@ pub enum Msg {
     },
     /// `Out of memory and no killable processes...`
     NoVictim,
+    /// An OOM line cut before its first field: a wrapped tail may follow.
+    Cut,
+    /// Looked like an OOM line, but its fields could not be read.
+    Unreadable,
     Other,
 }
 
@@ -96,13 +100,17 @@ pub struct Killed {
 pub fn parse(body: &str) -> Msg {
     let b = body.trim_start();
     if b.contains("Killed process") {
-        return killed(b).map_or(Msg::Other, Msg::Killed);
+        return killed(b).map_or(Msg::Cut, Msg::Killed);
     }
     if let Some(r) = b.strip_prefix("oom-kill:") {
-        return Msg::Summary(summary(r));
+        let s = summary(r);
+        if s.constraint.is_none() && s.pid.is_none() && s.task_memcg.is_none() {
+            return Msg::Cut;
+        }
+        return Msg::Summary(s);
     }
     if b.contains(" invoked oom-killer:") {
-        return invoked(b).map_or(Msg::Other, Msg::Invoked);
+        return invoked(b).map_or(Msg::Cut, Msg::Invoked);
     }
     if b.starts_with("Mem-Info") {
         return Msg::MemInfo;

@@ -97,6 +97,11 @@ fn collect(dec: &mut Decoder, out: &mut Decoded, seen: &mut HashSet<(u32, u64)>)
                 }
             }
             Event::Incomplete(i) => out.incomplete.push(i),
+            Event::Group { pid } => {
+                if let Some(k) = out.kills.iter_mut().rev().take(1).find(|k| k.pid == pid) {
+                    k.group_kill = true;
+                }
+            }
         }
     }
 }

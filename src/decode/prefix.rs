@@ -50,11 +50,12 @@ impl<'a> Prefixed<'a> {
 
 /// Split one physical line.
 pub fn split(line: &str) -> Prefixed<'_> {
-    let line = strip_decoration(line.trim_end_matches(['\r', '\n']));
+    let raw = strip_decoration(line.trim_end_matches(['\r', '\n']));
+    let line = raw.trim_start();
     if let Some(p) = kmsg(line) {
         return p;
     }
-    let mut p = Prefixed::bare(line);
+    let mut p = Prefixed::bare(raw);
     let mut rest = line;
     // `dmesg -r`: <level> before the stamp.
     if let Some(r) = strip_priority(rest) {
@@ -100,16 +101,17 @@ pub fn split(line: &str) -> Prefixed<'_> {
             }
         }
     }
-    p.body = rest.trim_end_matches([' ', '`']);
+    p.body = if p.source == Source::Bare { raw } else { rest }.trim_end_matches('`');
     p
 }
 
-/// Paste decorations: `> ` quoting, bullets, backticks, indentation.
+/// Paste decorations: `> ` quoting, bullets, backticks. Leading spaces
+/// after them are kept: in a wrapped line they are part of the text.
 fn strip_decoration(mut s: &str) -> &str {
     loop {
         let t = s.trim_start_matches([' ', '\t']);
-        let next = if let Some(r) = t.strip_prefix('>') {
-            r
+        s = if let Some(r) = t.strip_prefix('>') {
+            r.strip_prefix(' ').unwrap_or(r)
         } else if let Some(r) = t.strip_prefix("```") {
             r
         } else if let Some(r) = t.strip_prefix('`') {
@@ -121,9 +123,8 @@ fn strip_decoration(mut s: &str) -> &str {
         {
             r
         } else {
-            return t;
+            return s;
         };
-        s = next;
     }
 }
 
@@ -207,6 +208,9 @@ fn apply_bracket<'a>(p: &mut Prefixed<'a>, stamp: &'a str) {
     if let Some(t) = kernel_seconds(stamp) {
         p.kernel_time = Some(t);
         return;
+    }
+    if stamp.trim().starts_with('+') {
+        return; // `dmesg -H` delta: no time of its own
     }
     p.stamp = Some(stamp.trim());
     // `dmesg -T`: `Sun Oct 27 15:55:54 2024`
@@ -434,10 +438,8 @@ mod tests {
         assert_eq!(split("> [1.5] Out of memory").body, "Out of memory");
         assert_eq!(split(">> > - `[1.5] Out of memory`").body, "Out of memory");
         assert_eq!(split("* Out of memory").body, "Out of memory");
-        assert_eq!(
-            split("                active_file:34 inactive_file:50").body,
-            "active_file:34 inactive_file:50"
-        );
+        assert_eq!(split("      active_file:34").body, "      active_file:34");
+        assert_eq!(split(">  (app), v2)").body, " (app), v2)");
     }
 
     #[test]

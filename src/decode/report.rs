@@ -21,6 +21,11 @@ pub enum Event {
     },
     /// A report that ended without a `Killed process` line.
     Incomplete(Incomplete),
+    /// The kill of `pid` turned out to start a group kill: kernels print the
+    /// `memory.oom.group` notice after the first victim's line.
+    Group {
+        pid: u32,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -101,12 +106,16 @@ struct Report {
 
 /// A report that heard nothing for this many lines is over.
 const STALE_LINES: u32 = 500;
-const MAX_JOINS: u8 = 4;
+/// A 330-byte summary line wrapped at 60 columns is 6 lines.
+const MAX_JOINS: u8 = 12;
 
 #[derive(Default)]
 pub struct Decoder {
     report: Option<Report>,
     pending: Option<Pending>,
+    /// A plain line inside a report, held one line in case a wrap split an
+    /// OOM message's own words (`...: K` / `illed process 7103 ...`).
+    held: Option<Pending>,
     pub stats: Stats,
     events: Vec<Event>,
 }
@@ -153,9 +162,10 @@ impl Decoder {
     }
 
     fn feed_body(&mut self, body: &str, meta: &Meta) {
+        let bare_tail = meta.source == Some(Source::Bare) && !body.trim().is_empty();
         if let Some(mut pend) = self.pending.take() {
-            if meta.source == Some(Source::Bare) && is_wrapped_tail(body) {
-                pend.text.push_str(body.trim_start());
+            if bare_tail && is_wrapped_tail(body) {
+                pend.text.push_str(body);
                 pend.joins += 1;
                 let msg = messages::parse(&pend.text);
                 if looks_cut(&msg) && pend.joins < MAX_JOINS {
@@ -168,25 +178,56 @@ impl Decoder {
             let msg = messages::parse(&pend.text);
             self.handle(msg, &pend.meta);
         }
+        if let Some(held) = self.held.take() {
+            if bare_tail {
+                for sep in ["", " "] {
+                    let joined = format!("{}{sep}{}", held.text, body);
+                    let msg = messages::parse(&joined);
+                    if !matches!(msg, Msg::Other | Msg::Unreadable) {
+                        self.dispatch(&joined, msg, &held.meta);
+                        return;
+                    }
+                }
+            }
+            self.handle(Msg::Other, &held.meta);
+        }
         if let Some(r) = self.report.as_mut() {
             if self::in_report_line(r, body) {
                 return;
             }
         }
         let msg = messages::parse(body);
-        if looks_cut(&msg) && meta.source != Some(Source::Kmsg) {
-            // kmsg records are whole; anything else may be wrapped.
+        self.dispatch(body, msg, meta);
+    }
+
+    fn dispatch(&mut self, text: &str, msg: Msg, meta: &Meta) {
+        // kmsg records are whole; anything else may be wrapped.
+        let wrappable = meta.source != Some(Source::Kmsg);
+        if wrappable && looks_cut(&msg) {
             self.pending = Some(Pending {
-                text: body.to_string(),
+                text: text.to_string(),
                 meta: meta.clone(),
                 joins: 0,
             });
-            return;
+        } else if wrappable
+            && matches!(msg, Msg::Other)
+            && meta.source == Some(Source::Stamped)
+            && self.report.as_ref().is_some_and(|r| r.killed.is_empty())
+        {
+            self.held = Some(Pending {
+                text: text.to_string(),
+                meta: meta.clone(),
+                joins: 0,
+            });
+        } else {
+            self.handle(msg, meta);
         }
-        self.handle(msg, meta);
     }
 
     fn flush_pending(&mut self) {
+        if let Some(h) = self.held.take() {
+            self.handle(Msg::Other, &h.meta);
+        }
         if let Some(p) = self.pending.take() {
             let msg = messages::parse(&p.text);
             self.handle(msg, &p.meta);
@@ -202,7 +243,6 @@ impl Decoder {
                         self.close_report("report stopped before the kill line");
                     }
                 }
-                return;
             }
             Msg::Invoked(t) => {
                 self.close_report("a new report started before the kill line");
@@ -216,6 +256,19 @@ impl Decoder {
             }
             Msg::Killed(k) => self.killed(k, meta),
             Msg::Reaped { pid } => self.events.push(Event::Reaped { pid }),
+            Msg::Unreadable | Msg::Cut => self.stats.unparsed += 1,
+            Msg::GroupKill { path } => match self.report.as_mut() {
+                Some(r) if r.killed.len() == 1 && r.group.is_none() => {
+                    r.group = Some(path);
+                    r.idle_lines = 0;
+                    self.events.push(Event::Group { pid: r.killed[0] });
+                }
+                _ => {
+                    let r = self.report_for(meta);
+                    r.oom_evident = true;
+                    r.group = Some(path);
+                }
+            },
             Msg::NoVictim => {
                 if let Some(r) = self.report.take() {
                     if r.killed.is_empty() {
@@ -266,10 +319,6 @@ impl Decoder {
                     Msg::Summary(s) => {
                         r.oom_evident = true;
                         r.summary = Some(s);
-                    }
-                    Msg::GroupKill { path } => {
-                        r.oom_evident = true;
-                        r.group = Some(path);
                     }
                     Msg::Select { global, pid, .. } => {
                         r.oom_evident = true;
@@ -357,6 +406,10 @@ impl Decoder {
     }
 }
 
+fn squash(s: &str) -> String {
+    s.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
 fn kib(v: u64) -> u64 {
     v.saturating_mul(1024)
 }
@@ -407,6 +460,7 @@ fn looks_cut(msg: &Msg) -> bool {
         Msg::Summary(s) => !s.complete,
         Msg::Killed(k) => !k.complete,
         Msg::Invoked(t) => t.oom_score_adj.is_none(),
+        Msg::Cut => true,
         _ => false,
     }
 }
@@ -456,6 +510,21 @@ fn apply_report(kill: &mut Kill, r: &Report) {
         }
     }
     let row = r.rows.iter().find(|row| row.pid == kill.pid);
+    // A mail client wraps at a space and drops it: if the comm differs from
+    // a short, unwrapped copy of it only by spaces, take the copy.
+    let copies = row.map(|r| r.comm.as_str()).into_iter().chain(
+        s.filter(|s| s.pid == Some(kill.pid))
+            .and_then(|s| s.comm.as_deref()),
+    );
+    for copy in copies {
+        if kill
+            .comm
+            .as_deref()
+            .is_some_and(|c| c != copy && squash(c) == squash(copy))
+        {
+            kill.comm = Some(copy.to_string());
+        }
+    }
     if let Some(row) = row {
         kill.uid = kill.uid.or(row.uid);
         kill.oom_score_adj = kill.oom_score_adj.or(row.oom_score_adj);
@@ -494,7 +563,8 @@ fn apply_report(kill: &mut Kill, r: &Report) {
 fn identify(kill: &mut Kill, group: Option<&str>) {
     let id = match kill.task_memcg.as_deref() {
         Some(t) => podref::identify(t),
-        None => [kill.oom_memcg.as_deref(), group]
+        // The group cgroup is the more specific: every member lies inside it.
+        None => [group, kill.oom_memcg.as_deref()]
             .into_iter()
             .flatten()
             .map(podref::identify)
