@@ -108,3 +108,32 @@ proptest! {
         prop_assert!(d.kills.len() <= kills(&lines).len() + d.stats.duplicates as usize + 1);
     }
 }
+
+/// A reader that hands out a few bytes at a time: every chunk boundary.
+struct Trickle<'a>(&'a [u8], usize);
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.1.min(self.0.len()).min(buf.len());
+        buf[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        Ok(n)
+    }
+}
+
+#[test]
+fn streaming_through_tiny_reads_equals_whole_input() {
+    for name in REAL.iter().chain(&[
+        "seed-whole-paste.txt",
+        "truncated-report.dmesg",
+        "mail-quoted.txt",
+    ]) {
+        let text = fixture(name).join("\n");
+        let whole = decode(&text);
+        for step in [1, 7, 4096] {
+            let streamed = oomwatch::decode::decode_reader(Trickle(text.as_bytes(), step)).unwrap();
+            assert_eq!(streamed.kills, whole.kills, "{name} step {step}");
+            assert_eq!(streamed.stats, whole.stats, "{name} step {step}");
+        }
+    }
+}

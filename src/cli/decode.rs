@@ -4,8 +4,8 @@ use crate::decode::{self, Decoded};
 use crate::text;
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
 pub struct Opts {
@@ -24,26 +24,20 @@ pub enum Format {
     Json,
 }
 
-/// Read a whole input as text; invalid UTF-8 is replaced, not fatal.
-pub fn read_input(path: &PathBuf) -> Result<String> {
-    let mut buf = Vec::new();
+/// Decode a file, or standard input for `-`, streaming.
+pub fn decode_path(path: &Path) -> Result<Decoded> {
     if path.as_os_str() == "-" {
-        std::io::stdin()
-            .read_to_end(&mut buf)
-            .context("cannot read standard input")?;
-    } else {
-        buf = std::fs::read(path).with_context(|| format!("cannot read '{}'", path.display()))?;
+        return decode::decode_reader(std::io::stdin().lock())
+            .context("cannot read standard input");
     }
-    Ok(match String::from_utf8(buf) {
-        Ok(s) => s,
-        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-    })
+    let f =
+        std::fs::File::open(path).with_context(|| format!("cannot read '{}'", path.display()))?;
+    decode::decode_reader(f).with_context(|| format!("cannot read '{}'", path.display()))
 }
 
 /// Returns the exit code: 0 whether or not kills were found.
 pub fn run(o: &Opts) -> Result<i32> {
-    let input = read_input(&o.file)?;
-    let d = decode::decode(&input);
+    let d = decode_path(&o.file)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     match write_all(&mut out, &d, o.format) {

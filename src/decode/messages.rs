@@ -121,7 +121,7 @@ pub fn parse(body: &str) -> Msg {
     if b.starts_with("[ ") && b.contains("uid") && b.contains("tgid") {
         return Msg::TaskHeader(task_header(b));
     }
-    if let Some(m) = USAGE.captures(b) {
+    if let Some(m) = b.contains(": usage ").then(|| USAGE.captures(b)).flatten() {
         return Msg::Usage {
             counter: m[1].to_string(),
             usage_kb: m[2].parse().unwrap_or(0),
@@ -133,25 +133,41 @@ pub fn parse(body: &str) -> Msg {
             path: stats_path(r).to_string(),
         };
     }
-    if let Some(m) = TASK_IN.captures(b) {
+    if let Some(m) = b
+        .starts_with("Task in ")
+        .then(|| TASK_IN.captures(b))
+        .flatten()
+    {
         return Msg::TaskIn {
             task_memcg: m[1].to_string(),
             oom_memcg: m[2].to_string(),
         };
     }
-    if let Some(m) = GROUP.captures(b) {
+    if let Some(m) = b
+        .starts_with("Tasks in ")
+        .then(|| GROUP.captures(b))
+        .flatten()
+    {
         return Msg::GroupKill {
             path: m[1].to_string(),
         };
     }
-    if let Some(m) = SELECT.captures(b) {
+    if let Some(m) = b
+        .contains("ill process ")
+        .then(|| SELECT.captures(b))
+        .flatten()
+    {
         return Msg::Select {
             global: m.get(1).map(|p| prefix_global(p.as_str())).unwrap_or(None),
             pid: m[2].parse().unwrap_or(0),
             comm: m[3].to_string(),
         };
     }
-    if let Some(m) = REAPED.captures(b) {
+    if let Some(m) = b
+        .starts_with("oom_reaper:")
+        .then(|| REAPED.captures(b))
+        .flatten()
+    {
         if let Ok(pid) = m[1].parse() {
             return Msg::Reaped { pid };
         }
@@ -159,7 +175,7 @@ pub fn parse(body: &str) -> Msg {
     if b.starts_with("Out of memory and no killable processes") {
         return Msg::NoVictim;
     }
-    if let Some(m) = CPUSET.captures(b) {
+    if let Some(m) = b.contains(" cpuset=").then(|| CPUSET.captures(b)).flatten() {
         return Msg::Cpuset {
             comm: m[1].to_string(),
             cpuset: m[2].to_string(),
