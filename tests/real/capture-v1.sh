@@ -3,7 +3,7 @@
 # the kernel printed, as raw kmsg records and as dmesg / dmesg -T / dmesg -x.
 # Root, cgroup v1 memory controller at /sys/fs/cgroup/memory. Never touches
 # the host's own memory: every hog runs under a 32-64 MiB limit.
-# usage: capture-v1.sh OUTDIR
+# usage: capture-v1.sh OUTDIR   (ONLY=host: just the host-service kill)
 set -euo pipefail
 OUT=${1:?usage: capture-v1.sh OUTDIR}
 MEM=/sys/fs/cgroup/memory
@@ -47,6 +47,7 @@ capture() {
 }
 cleanup() { find "$MEM/$1" -depth -type d -exec rmdir {} \; 2>/dev/null || true; }
 
+if [ "${ONLY:-}" != host ]; then
 # 1. all three QoS classes, cgroupfs driver; oom_score_adj as the kubelet sets
 #    it where the kernel lets root raise it (lowering needs CAP_SYS_RESOURCE).
 U1=$(uid) U2=$(uid) U3=$(uid)
@@ -76,4 +77,10 @@ sh -c "echo \$\$ > ${CGL}cgroup.procs; echo 1000 > /proc/self/oom_score_adj; exe
 sleep 0.2
 capture allocatable-parent-limit
 find "$MEM/oomwatch-alloc-$$" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+fi
+# 4. a host victim: a systemd service's cgroup, not a pod
+START=$(last_seq)
+run_in /system.slice/oomwatch-demo.service 32M 0 "$WORK/hog" 100
+capture host-service
+cleanup system.slice/oomwatch-demo.service
 ls -l "$OUT"
