@@ -17,11 +17,19 @@ struct Args {
 enum Command {
     /// Decode OOM kills from a saved kernel log (dmesg, journalctl -k, syslog, raw kmsg)
     Decode(cli::decode::Opts),
+    /// Follow the kernel log on this node: log each kill, serve Prometheus metrics
+    Run(cli::run::Opts),
 }
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(false)
+        .init();
     match args.command {
+        Command::Run(o) => cli::run::run(o),
         Command::Decode(o) => {
             let code = cli::decode::run(&o)?;
             std::process::exit(code)

@@ -90,50 +90,56 @@ pub fn cause(k: &Kill) -> String {
     }
 }
 
-/// One line per kill.
-pub fn kill_line(k: &Kill) -> String {
-    let mut s = format!(
-        "{} OOM kill: pid {} ({}) ",
-        when(k),
-        k.pid,
-        k.comm.as_deref().unwrap_or("?")
-    );
-    s.push_str(&victim(k));
-    let _ = write!(s, " | {}", cause(k));
+/// Why, how big, who triggered: the parts after the victim.
+pub fn details(k: &Kill) -> Vec<String> {
+    let mut v = vec![cause(k)];
     if let Some(b) = k.anon_rss_bytes {
-        let _ = write!(s, " | anon-rss {}", mib(b));
+        v.push(format!("anon-rss {}", mib(b)));
     }
     if let Some(a) = k.oom_score_adj {
-        let _ = write!(s, " | oom_score_adj {a}");
-        if k.qos_conflict {
-            if let Some(q) = k.qos {
-                let (lo, hi) = q.expected_score_adj();
-                let want = if lo == hi {
-                    lo.to_string()
-                } else {
-                    format!("{lo}..{hi}")
-                };
-                let _ = write!(
-                    s,
-                    " (expected {want} for {q}: QoS read from the cgroup path)"
-                );
-            }
+        let mut s = format!("oom_score_adj {a}");
+        if let Some(q) = k.qos.filter(|_| k.qos_conflict) {
+            let (lo, hi) = q.expected_score_adj();
+            let want = if lo == hi {
+                lo.to_string()
+            } else {
+                format!("{lo}..{hi}")
+            };
+            let _ = write!(
+                s,
+                " (expected {want} for {q}: QoS read from the cgroup path)"
+            );
         }
+        v.push(s);
     }
     if let Some(t) = &k.trigger {
-        let _ = write!(s, " | triggered by {}", t.comm);
+        let mut s = format!("triggered by {}", t.comm);
         if let Some(o) = t.order {
             let _ = write!(s, " (order {o})");
         }
+        v.push(s);
     }
     if k.group_kill {
-        s.push_str(" | group kill (memory.oom.group)");
+        v.push("group kill (memory.oom.group)".into());
     }
     if k.bare {
-        s.push_str(" | report rate-limited by the kernel: only the kill line was logged");
+        v.push("report rate-limited by the kernel: only the kill line was logged".into());
     }
-    let _ = write!(s, " | line {}", k.line);
-    s
+    v
+}
+
+/// One line per kill.
+pub fn kill_line(k: &Kill) -> String {
+    let mut parts = vec![format!(
+        "{} OOM kill: pid {} ({}) {}",
+        when(k),
+        k.pid,
+        k.comm.as_deref().unwrap_or("?"),
+        victim(k)
+    )];
+    parts.extend(details(k));
+    parts.push(format!("line {}", k.line));
+    parts.join(" | ")
 }
 
 /// Totals by constraint and by QoS class.

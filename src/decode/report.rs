@@ -155,6 +155,26 @@ impl Decoder {
         }
     }
 
+    /// Feed one `/dev/kmsg` record as rmesg parsed it: no prefix to detect.
+    /// `kernel` is false for records user space wrote into the ring.
+    pub fn feed_kmsg(&mut self, seq: u64, usec: u64, kernel: bool, text: &str) {
+        self.stats.lines += 1;
+        if !kernel {
+            return;
+        }
+        let meta = Meta {
+            line: self.stats.lines as usize,
+            kernel_time: Some(usec as f64 / 1e6),
+            seq: Some(seq),
+            source: Some(Source::Kmsg),
+            ..Default::default()
+        };
+        for sub in prefix::sub_lines(text) {
+            let sub = prefix::unescape(sub);
+            self.feed_body(&sub, &meta);
+        }
+    }
+
     /// End of input: close what is open.
     pub fn finish(&mut self) {
         self.flush_pending();
