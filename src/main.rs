@@ -18,7 +18,7 @@ enum Command {
     /// Decode OOM kills from a saved kernel log (dmesg, journalctl -k, syslog, raw kmsg)
     Decode(cli::decode::Opts),
     /// Follow the kernel log on this node: log each kill, serve Prometheus metrics
-    Run(cli::run::Opts),
+    Run(Box<cli::run::Opts>),
 }
 
 fn main() -> Result<()> {
@@ -29,7 +29,7 @@ fn main() -> Result<()> {
         .with_ansi(false)
         .init();
     match args.command {
-        Command::Run(o) => cli::run::run(o),
+        Command::Run(o) => cli::run::run(*o),
         Command::Decode(o) => {
             let code = cli::decode::run(&o)?;
             std::process::exit(code)
