@@ -51,7 +51,7 @@ fn real_kills_are_named_and_counted() {
     // A main process that survives its child's kill.
     let main = sd.spawn(500, &format!("sh -c '{} 100; sleep 30'", hog().display()));
     d.wait_for(
-        || d.log().contains(&format!("shop/web-1 container app")),
+        || d.log().contains("shop/web-1 container app"),
         "the child kill",
     );
     let mut main = main;
@@ -158,7 +158,7 @@ fn restarts_neither_drop_nor_double_count() {
         "32M",
         &top,
     );
-    let series = format!("oomwatch_oom_kills_total{{namespace=\"demo\",pod=\"flaky\",container=\"eater\",qos_class=\"Burstable\",constraint=\"memcg\"}}");
+    let series = "oomwatch_oom_kills_total{namespace=\"demo\",pod=\"flaky\",container=\"eater\",qos_class=\"Burstable\",constraint=\"memcg\"}".to_string();
     let count = |d: &Daemon| sample(&d.get("/metrics").unwrap_or_default(), &series);
 
     let d = Daemon::start(&tmp.0, &state, &[]);
