@@ -104,13 +104,23 @@ impl<W: Write> Processor<W> {
             self.last_seq = Some(s.max(self.last_seq.unwrap_or(0)));
             self.decoder.feed_kmsg(s, usec, kernel, text);
         }
-        // No sequence number: a dictionary line (` KEY=value`), not a record.
+        // No sequence number: a dictionary line (` KEY=value`) is normal;
+        // anything else is not a kmsg record.
+        if seq.is_none() && counted && !text.starts_with(' ') {
+            self.lock().unreadable += 1;
+        }
         self.drain(counted);
         if counted {
             if let Some(s) = seq {
                 self.lock().handled_seq = Some(s);
             }
         }
+    }
+
+    /// A line that is not a kmsg record.
+    pub fn unreadable(&mut self) {
+        self.lock().unreadable += 1;
+        self.dirty = true;
     }
 
     /// End of a replayed file: close the open report.
@@ -120,6 +130,10 @@ impl<W: Write> Processor<W> {
     }
 
     fn drain(&mut self, counted: bool) {
+        let unparsed = std::mem::take(&mut self.decoder.stats.unparsed);
+        if counted && unparsed > 0 {
+            self.lock().unreadable += unparsed;
+        }
         let events: Vec<Event> = self.decoder.drain().collect();
         for ev in events {
             match ev {

@@ -55,6 +55,10 @@ impl Follower {
             {
                 Item::Overrun
             }
+            // A line that is not UTF-8 (only in a file: kmsg escapes bytes).
+            Err(rmesg::error::RMesgError::IOError(m)) if m.contains("InvalidData") => {
+                Item::Unreadable(m)
+            }
             Err(rmesg::error::RMesgError::EntryParsingError(m)) => Item::Unreadable(m),
             Err(e) => Item::Failed(e.to_string()),
         })

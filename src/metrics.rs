@@ -190,6 +190,12 @@ pub fn render(c: &Counters) -> Vec<MetricFamily> {
             MetricType::COUNTER,
             vec![counter(&[], c.unattributed as f64)],
         ),
+        family(
+            "oomwatch_unreadable_lines_total",
+            "Kernel log lines that could not be read, or OOM lines whose fields could not be parsed.",
+            MetricType::COUNTER,
+            vec![counter(&[], c.unreadable as f64)],
+        ),
     ]
     .into_iter()
     .filter(|f| !f.get_metric().is_empty())

@@ -81,6 +81,10 @@ pub struct Counters {
     pub lost: u64,
     pub incomplete: u64,
     pub unattributed: u64,
+    /// Lines that could not be read: not a record, or an OOM line whose
+    /// fields could not be parsed.
+    #[serde(default)]
+    pub unreadable: u64,
     pub kills: Vec<KillSeries>,
     /// By QoS class label.
     pub victim_rss: BTreeMap<String, Histogram>,

@@ -255,7 +255,11 @@ async fn main_loop(o: Opts, extra: Option<Extra>) -> Result<i32> {
             item = follower.next() => match item {
                 Some(Item::Record(r)) => processor.record(r.seq, r.usec, r.kernel, &r.text),
                 Some(Item::Overrun) => tracing::warn!("the kernel ring overwrote records before they were read; counting the gap"),
-                Some(Item::Unreadable(m)) => tracing::debug!("unreadable kmsg line: {m}"),
+                Some(Item::Unreadable(m)) => {
+                    tracing::debug!("unreadable kmsg line: {m}");
+                    processor.unreadable();
+                }
+                Some(Item::Failed(e)) if replay => bail!("cannot read {}: {e}", o.kmsg.display()),
                 Some(Item::Failed(e)) => {
                     tracing::error!("kmsg reader stopped: {e}");
                     *app.stopped.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);

@@ -1,0 +1,258 @@
+//! `oomwatch run --kmsg FILE`: a fixed capture replayed through the daemon.
+//! Golden log and /metrics (UPDATE_GOLDEN=1 rewrites), promtool, bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/daemon")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("oomwatch-replay-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn oomwatch(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_oomwatch"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn replay(kmsg: &Path, tmp: &Path, extra: &[&str]) -> (Output, String) {
+    replay_with(kmsg, tmp, &fixtures().join("names/pods"), extra)
+}
+
+fn replay_with(kmsg: &Path, tmp: &Path, pods: &Path, extra: &[&str]) -> (Output, String) {
+    let names = fixtures().join("names");
+    let metrics = tmp.join("metrics.txt");
+    let mut args = vec![
+        "run".to_string(),
+        "--kmsg".into(),
+        kmsg.display().to_string(),
+        "--state-dir".into(),
+        tmp.join("state").display().to_string(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--boot-time".into(),
+        "1730000000".into(),
+        "--node-name".into(),
+        "node2".into(),
+        "--pod-logs-dir".into(),
+        pods.display().to_string(),
+        "--container-logs-dir".into(),
+        names.join("containers").display().to_string(),
+        "--runtime-state-dir".into(),
+        names.join("runtime").display().to_string(),
+        "--write-metrics".into(),
+        metrics.display().to_string(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let out = Command::new(env!("CARGO_BIN_EXE_oomwatch"))
+        .args(&args)
+        .output()
+        .unwrap();
+    (out, std::fs::read_to_string(&metrics).unwrap_or_default())
+}
+
+/// The oomwatch_* part: process metrics differ from run to run.
+fn ours(metrics: &str) -> String {
+    metrics
+        .lines()
+        .filter(|l| l.contains("oomwatch_"))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+fn golden(name: &str, got: &str) {
+    let p = fixtures().join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&p, got).unwrap();
+    }
+    let want = std::fs::read_to_string(&p).unwrap_or_default();
+    assert_eq!(
+        got,
+        want,
+        "{} differs (UPDATE_GOLDEN=1 to rewrite)",
+        p.display()
+    );
+}
+
+#[test]
+fn replay_matches_golden_log_and_metrics() {
+    let tmp = scratch("golden");
+    let (out, metrics) = replay(&fixtures().join("replay.kmsg"), &tmp, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    golden("replay.log", &String::from_utf8_lossy(&out.stdout));
+    golden("replay.metrics", &ours(&metrics));
+    // The capture starts at record 343 and has gaps: lost records.
+    assert!(
+        metrics.contains("oomwatch_kmsg_records_lost_total 841"),
+        "{metrics}"
+    );
+    promtool_check(&metrics);
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+fn promtool_check(metrics: &str) {
+    let Ok(mut child) = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "promtool missing in CI (apt-get install prometheus)"
+        );
+        eprintln!("SKIPPED promtool check: promtool not installed (apt-get install prometheus)");
+        return;
+    };
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), metrics.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn replaying_twice_with_the_same_state_counts_once() {
+    let tmp = scratch("twice");
+    let (_, first) = replay(&fixtures().join("replay.kmsg"), &tmp, &[]);
+    let (out, second) = replay(&fixtures().join("replay.kmsg"), &tmp, &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        ours(&first),
+        ours(&second),
+        "a second pass over handled records changed the counters"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "kills logged twice: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+#[test]
+fn hostile_kmsg_never_crashes() {
+    let tmp = scratch("hostile");
+    let mut junk = Vec::new();
+    junk.extend_from_slice(b"6,1,10,-;Memory cgroup out of memory: Killed process (x\n");
+    junk.extend_from_slice(b"not a record at all\n");
+    junk.extend_from_slice(b"99999999999999999999999,2,3,-;overflowing priority\n");
+    junk.extend_from_slice(b"3,5,20,-;Out of memory: Killed process 42 (a, b (c)) total-vm:1kB, anon-rss:2kB, file-rss:3kB\n");
+    junk.extend_from_slice(b" SUBSYSTEM=memory\n\xff\xfe\x00binary\n");
+    junk.extend_from_slice(
+        b"4,6,30,-;x invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0\n",
+    );
+    let f = tmp.join("junk.kmsg");
+    std::fs::write(&f, junk).unwrap();
+    let (out, metrics) = replay(&f, &tmp, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(log.contains("pid 42 (a, b (c))"), "{log}");
+    assert!(log.contains("OOM report without a kill line"), "{log}");
+    assert!(
+        metrics.contains("oomwatch_oom_reports_incomplete_total 1"),
+        "{metrics}"
+    );
+    // `Killed process (x` has no pid; a line that is not a record; a priority
+    // that overflows; a line that is not UTF-8.
+    assert!(
+        metrics.contains("oomwatch_unreadable_lines_total 4"),
+        "{metrics}"
+    );
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+#[test]
+fn missing_mounts_are_reported_not_fatal() {
+    let tmp = scratch("mounts");
+    let (out, _) = replay_with(
+        &fixtures().join("replay.kmsg"),
+        &tmp,
+        Path::new("/nonexistent/pods"),
+        &["--cgroup-root", "/nonexistent/cgroup"],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("/nonexistent/pods is not mounted: names from it will be unknown"),
+        "{err}"
+    );
+    assert!(
+        err.contains("no memory cgroup hierarchy under /nonexistent/cgroup"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+#[test]
+fn bad_paths_and_flags_are_clear_errors() {
+    let tmp = scratch("bad");
+    let state = tmp.join("state").display().to_string();
+    let o = oomwatch(&[
+        "run",
+        "--kmsg",
+        "/nonexistent/kmsg",
+        "--state-dir",
+        &state,
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("cannot read /nonexistent/kmsg"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = oomwatch(&["run", "--forget-after", "1y"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unit must be s, m, h or d"));
+    let o = oomwatch(&["run", "--listen", "nowhere"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = oomwatch(&["run", "--state-dir", "/proc/self/oomwatch-state"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("state dir /proc/self/oomwatch-state"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let kmsg = fixtures().join("replay.kmsg").display().to_string();
+    let o = oomwatch(&[
+        "run",
+        "--kmsg",
+        &kmsg,
+        "--state-dir",
+        &state,
+        "--listen",
+        &addr,
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(&format!("cannot listen on {addr}")),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
