@@ -191,14 +191,15 @@ impl Store {
         }
     }
 
-    /// Write atomically: a crash leaves the old file or the new one.
+    /// Write atomically: a crash leaves the old file or the new one. No
+    /// fsync: a process crash keeps the page cache, and after a machine
+    /// crash the boot id changes and the state is not used anyway.
     pub fn save(&self, c: &Counters) -> Result<(), StateError> {
         let tmp = self.path.with_extension("json.tmp");
         let err = |e| StateError::Write(self.path.clone(), e);
         let mut f = std::fs::File::create(&tmp).map_err(err)?;
         f.write_all(&serde_json::to_vec(c).unwrap_or_default())
             .map_err(err)?;
-        f.sync_data().map_err(err)?;
         std::fs::rename(&tmp, &self.path).map_err(err)
     }
 }

@@ -226,7 +226,7 @@ async fn main_loop(o: Opts, extra: Option<Extra>) -> Result<i32> {
         replay,
     } = setup(&o)?;
     let kmsg_path = o.kmsg.to_string_lossy().to_string();
-    let mut follower = match Follower::open(&kmsg_path).await {
+    let mut follower = match Follower::open(&kmsg_path) {
         Ok(f) => f,
         Err(e) => bail!("{e} (oomwatch needs CAP_SYSLOG and the host's /dev/kmsg)"),
     };
