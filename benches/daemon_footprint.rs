@@ -290,12 +290,12 @@ fn latency(dir: &Path) {
             .lines()
             .filter(|l| l.contains(&format!("Killed process {pid} ")))
             .filter_map(stamp)
-            .last();
+            .next_back();
         let mark = dmesg
             .lines()
             .filter(|l| l.contains(&format!("{tag} mark {pid}")))
             .filter_map(stamp)
-            .last();
+            .next_back();
         if let (Some(k), Some(m)) = (killed, mark) {
             lat.push((m - k) * 1e3);
         }
