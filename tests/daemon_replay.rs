@@ -256,3 +256,94 @@ fn bad_paths_and_flags_are_clear_errors() {
     );
     std::fs::remove_dir_all(&tmp).unwrap();
 }
+
+#[test]
+fn json_log_lines_carry_the_record_and_the_names() {
+    let tmp = scratch("json");
+    let (out, _) = replay(
+        &fixtures().join("replay.kmsg"),
+        &tmp,
+        &["--log-format", "json"],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 18);
+    let be = &lines[0];
+    assert_eq!(
+        (
+            be["namespace"].as_str(),
+            be["pod"].as_str(),
+            be["container"].as_str()
+        ),
+        (Some("demo"), Some("besteffort-6d4f"), Some("eater"))
+    );
+    assert_eq!(be["qos"], "BestEffort");
+    assert_eq!(be["pid"], 7103);
+    assert_eq!(be["cgroup_source"], "report");
+    assert_eq!(be["node"], "node2");
+    assert_eq!(be["time"], 1730000623.747778);
+    assert_eq!(lines[17]["bare"], true);
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+/// A kmsg that ends (here a FIFO whose writer goes away) is a stopped
+/// reader: /healthz fails so the kubelet restarts the pod.
+#[test]
+fn healthz_fails_when_the_reader_stops() {
+    let tmp = scratch("healthz");
+    let fifo = tmp.join("kmsg");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oomwatch"))
+        .args(["run", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--kmsg")
+        .arg(&fifo)
+        .arg("--state-dir")
+        .arg(tmp.join("state"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+        std::io::Write::write_all(&mut w, b"6,1,1,-;hello\n").unwrap();
+    } // the writer goes away: end of input on a non-file
+    let get = || {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        std::io::Write::write_all(
+            &mut s,
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .ok()?;
+        let mut b = String::new();
+        std::io::Read::read_to_string(&mut s, &mut b).ok()?;
+        Some(b)
+    };
+    let t = std::time::Instant::now();
+    let mut last = String::new();
+    while t.elapsed() < std::time::Duration::from_secs(10) {
+        last = get().unwrap_or_default();
+        if last.starts_with("HTTP/1.1 503") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        last.starts_with("HTTP/1.1 503") && last.contains("kmsg reader stopped"),
+        "{last}"
+    );
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    assert_eq!(child.wait().unwrap().code(), Some(1));
+    std::fs::remove_dir_all(&tmp).unwrap();
+}

@@ -43,17 +43,13 @@ fi
 
 SOCK=$W/containerd.sock
 if ! ctr -a "$SOCK" version >/dev/null 2>&1; then
-    containerd config default > "$W/config.toml"
-    sed -i -e "s#^root = .*#root = \"$W/root\"#" -e "s#^state = .*#state = \"$W/state\"#" \
-        -e "0,/^  address = .*/s##  address = \"$SOCK\"#" \
-        -e "s#sandbox_image = .*#sandbox_image = \"localhost/pause:test\"#" \
-        -e "s#restrict_oom_score_adj = .*#restrict_oom_score_adj = true#" "$W/config.toml"
+    containerd config default | python3 "$HERE/containerd_config.py" "$W" "$SOCK" > "$W/config.toml"
     nohup containerd --config "$W/config.toml" > "$W/containerd.log" 2>&1 &
     for _ in $(seq 100); do ctr -a "$SOCK" version >/dev/null 2>&1 && break; sleep 0.1; done
     ctr -a "$SOCK" version >/dev/null
 fi
 for img in pause hog; do
-    ctr -a "$SOCK" -n k8s.io images ls -q | grep -q "localhost/$img:test" || ctr -a "$SOCK" -n k8s.io images import -q "$W/$img.tar" >/dev/null
+    ctr -a "$SOCK" -n k8s.io images ls -q | grep -q "localhost/$img:test" || ctr -a "$SOCK" -n k8s.io images import "$W/$img.tar" >/dev/null
 done
 echo "SOCK=$SOCK"
 echo "TASKS=$W/state/io.containerd.runtime.v2.task/k8s.io"
