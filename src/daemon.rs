@@ -198,17 +198,16 @@ impl<W: Write> Processor<W> {
         let names = self
             .resolver
             .lookup(k.pod_uid.as_deref(), k.container_id.as_deref());
-        let verdict = self.judge.as_mut().and_then(|j| j(&k));
+        if let Some((v, r)) = self.judge.as_mut().and_then(|j| j(&k)) {
+            k.verdict = Some(v);
+            k.verdict_reason = Some(r);
+        }
         let time = self.cfg.boot_time + k.kernel_time.unwrap_or(0.0);
         let role = self.victim_role(&k);
         let mut ev = KillEvent::new(&k, names, self.cfg.node.as_deref(), time);
         ev.replayed = replayed;
         ev.cgroup_source = source;
         ev.victim_role = role;
-        if let Some((v, r)) = verdict {
-            ev.verdict = Some(v);
-            ev.verdict_reason = Some(r);
-        }
         let mut c = self.counters.lock().unwrap_or_else(|p| p.into_inner());
         let _ = ev.emit(&mut c, &mut self.out, self.cfg.json);
         c.oom_kill_model = self

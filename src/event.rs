@@ -37,9 +37,6 @@ pub struct KillEvent<'a> {
     pub victim_role: Option<&'static str>,
     /// Unix seconds.
     pub time: f64,
-    /// Why the kubelet did not evict instead (see `verdict`), when judged.
-    pub verdict: Option<String>,
-    pub verdict_reason: Option<String>,
 }
 
 impl<'a> KillEvent<'a> {
@@ -58,8 +55,6 @@ impl<'a> KillEvent<'a> {
             },
             victim_role: None,
             time,
-            verdict: None,
-            verdict_reason: None,
         }
     }
 
@@ -127,7 +122,7 @@ impl<'a> KillEvent<'a> {
         if !self.attributed() {
             c.unattributed += 1;
         }
-        if let Some(v) = &self.verdict {
+        if let Some(v) = &self.kill.verdict {
             *c.verdicts.entry(v.clone()).or_default() += 1;
         }
     }
@@ -180,9 +175,6 @@ impl<'a> KillEvent<'a> {
             }
             Source::None if !self.attributed() => parts.push("cgroup unknown".into()),
             _ => {}
-        }
-        if let (Some(v), Some(r)) = (&self.verdict, &self.verdict_reason) {
-            parts.push(format!("verdict {v}: {r}"));
         }
         if self.replayed {
             parts.push("replayed (in the kernel ring before oomwatch started)".into());

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod daemon;
 pub mod decode;
 pub mod event;
+pub mod eviction;
 pub mod kmsg;
 pub mod metrics;
 pub mod names;

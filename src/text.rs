@@ -125,6 +125,9 @@ pub fn details(k: &Kill) -> Vec<String> {
     if k.bare {
         v.push("report rate-limited by the kernel: only the kill line was logged".into());
     }
+    if let (Some(verdict), Some(r)) = (&k.verdict, &k.verdict_reason) {
+        v.push(format!("verdict {verdict}: {r}"));
+    }
     v
 }
 

@@ -26,7 +26,8 @@ fn fixtures() -> Vec<PathBuf> {
 
 fn render(path: &Path) -> (String, String) {
     let bytes = fs::read(path).unwrap();
-    let d = decode::decode(&String::from_utf8_lossy(&bytes));
+    let mut d = decode::decode(&String::from_utf8_lossy(&bytes));
+    oomwatch::cli::decode::judge_all(&mut d, &oomwatch::eviction::config::Eviction::default());
     let mut json = Vec::new();
     write_all(&mut json, &d, Format::Json).unwrap();
     let tail = serde_json::json!({ "incomplete": d.incomplete, "stats": d.stats });

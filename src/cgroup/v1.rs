@@ -35,3 +35,22 @@ mod tests {
         assert_eq!(oom_kills(""), None);
     }
 }
+
+/// The kubelet's working set: usage minus inactive file pages
+/// (`memory.usage_in_bytes` and `total_inactive_file` of `memory.stat`).
+pub fn working_set(usage: u64, stat: &str) -> u64 {
+    usage.saturating_sub(key_value(stat, "total_inactive_file").unwrap_or(0))
+}
+
+pub const USAGE: &str = "memory.usage_in_bytes";
+pub const STAT: &str = "memory.stat";
+
+#[cfg(test)]
+mod working_set_tests {
+    #[test]
+    fn usage_minus_inactive_file() {
+        let stat = "cache 4096\ninactive_file 10\ntotal_inactive_file 1000\n";
+        assert_eq!(super::working_set(5000, stat), 4000);
+        assert_eq!(super::working_set(500, stat), 0);
+    }
+}

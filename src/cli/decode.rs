@@ -1,6 +1,8 @@
 //! `oomwatch decode`: read a saved log, print one line (or JSON object) per kill.
 
 use crate::decode::{self, Decoded};
+use crate::eviction::config::{parse_flag, Eviction, Threshold};
+use crate::eviction::verdict;
 use crate::text;
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
@@ -14,6 +16,17 @@ pub struct Opts {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// The kubelet's memory.available hard eviction threshold, for the
+    /// estimated verdict of global kills (100Mi, 5%)
+    #[arg(long, default_value = "100Mi", value_parser = parse_flag)]
+    pub eviction_hard: Threshold,
+}
+
+/// An estimated verdict for every kill: from Mem-Info for global kills.
+pub fn judge_all(d: &mut Decoded, ev: &Eviction) {
+    for k in &mut d.kills {
+        verdict::estimate(k, ev);
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -37,7 +50,13 @@ pub fn decode_path(path: &Path) -> Result<Decoded> {
 
 /// Returns the exit code: 0 whether or not kills were found.
 pub fn run(o: &Opts) -> Result<i32> {
-    let d = decode_path(&o.file)?;
+    let ev = Eviction {
+        hard: Some(o.eviction_hard),
+        source: "--eviction-hard".into(),
+        ..Default::default()
+    };
+    let mut d = decode_path(&o.file)?;
+    judge_all(&mut d, &ev);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     match write_all(&mut out, &d, o.format) {

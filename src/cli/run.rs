@@ -2,6 +2,8 @@
 
 use crate::cgroup::Memory;
 use crate::daemon::{Config, Processor};
+use crate::eviction::signals::Sampler;
+use crate::eviction::watch::Watch;
 use crate::kmsg::{Follower, Item};
 use crate::metrics::{Extra, Metrics, Shared};
 use crate::names::Resolver;
@@ -55,6 +57,50 @@ pub struct Opts {
     /// Write the final /metrics text here when exiting
     #[arg(long)]
     pub write_metrics: Option<PathBuf>,
+    /// The kubelet's config file (eviction thresholds, reserved memory)
+    #[arg(long, default_value = "/var/lib/kubelet/config.yaml")]
+    pub kubelet_config: PathBuf,
+    /// How often to sample the eviction signals (s, m, h)
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub sample_interval: Duration,
+    /// Override the memory.available hard eviction threshold (100Mi, 5%)
+    #[arg(long)]
+    pub eviction_hard: Option<String>,
+    /// Override the memory.available soft eviction threshold
+    #[arg(long)]
+    pub eviction_soft: Option<String>,
+    /// Override kubeReserved memory
+    #[arg(long)]
+    pub kube_reserved_memory: Option<String>,
+    /// Override systemReserved memory
+    #[arg(long)]
+    pub system_reserved_memory: Option<String>,
+}
+
+/// The kubelet's settings, with the flags' overrides.
+pub fn eviction(o: &Opts) -> Result<crate::eviction::config::Eviction> {
+    use crate::eviction::config::{load, parse_quantity, Threshold};
+    let mut e = load(&o.kubelet_config)?;
+    if let Some(v) = &o.eviction_hard {
+        e.hard = Some(parse_quantity("--eviction-hard", v)?);
+        e.source = format!("{} and flags", e.source);
+    }
+    if let Some(v) = &o.eviction_soft {
+        e.soft = Some(parse_quantity("--eviction-soft", v)?);
+    }
+    let bytes = |flag: &str, v: &str| match parse_quantity(flag, v) {
+        Ok(Threshold::Bytes(b)) => Ok(b),
+        _ => Err(anyhow::anyhow!(
+            "{flag}: '{v}' is not a quantity of bytes (like 256Mi)"
+        )),
+    };
+    if let Some(v) = &o.kube_reserved_memory {
+        e.kube_reserved = bytes("--kube-reserved-memory", v)?;
+    }
+    if let Some(v) = &o.system_reserved_memory {
+        e.system_reserved = bytes("--system-reserved-memory", v)?;
+    }
+    Ok(e)
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -108,6 +154,15 @@ pub struct Setup {
     pub processor: Processor<std::io::Stdout>,
     pub counters: Shared,
     pub replay: bool,
+    pub watch: Watch,
+}
+
+fn min_free_kbytes(proc: &Path) -> Option<u64> {
+    std::fs::read_to_string(proc.join("sys/vm/min_free_kbytes"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// Open everything, say what could not be opened, restore state.
@@ -179,6 +234,23 @@ pub fn setup(o: &Opts) -> Result<Setup> {
         live: !replay,
         runtime_dirs: o.runtime_state_dirs.clone(),
     };
+    let ev = eviction(o)?;
+    let reserved = ev.kube_reserved + ev.system_reserved;
+    let watch = Watch::new(
+        Sampler::new(&o.proc, mem.clone(), reserved),
+        ev,
+        min_free_kbytes(&o.proc),
+    );
+    let e = watch.eviction();
+    tracing::info!(
+        "eviction settings from {}: memory.available hard {}, soft {}, reserved {} (kube) + {} (system); kubepods cgroup {}",
+        e.source,
+        e.hard.map_or("none".into(), |t| format!("{t:?}")),
+        e.soft.map_or("none".into(), |t| format!("{t:?}")),
+        crate::text::mib(e.kube_reserved),
+        crate::text::mib(e.system_reserved),
+        watch.kubepods().map_or("not found".into(), |p| p.display().to_string())
+    );
     let mut processor = Processor::new(
         cfg,
         counters.clone(),
@@ -187,11 +259,15 @@ pub fn setup(o: &Opts) -> Result<Setup> {
         mem,
         std::io::stdout(),
     );
+    if !replay {
+        processor.judge = Some(watch.judge());
+    }
     processor.tick(now(), o.forget_after.as_secs_f64());
     Ok(Setup {
         processor,
         counters,
         replay,
+        watch,
     })
 }
 
@@ -213,18 +289,24 @@ pub fn run(o: Opts) -> Result<()> {
         .enable_all()
         .build()
         .context("tokio runtime")?;
-    let code = rt.block_on(async move { main_loop(o, None).await })?;
+    let code = rt.block_on(async move { main_loop(o).await })?;
     // The blocking kmsg read cannot be cancelled: leave without waiting for it.
     rt.shutdown_background();
     std::process::exit(code)
 }
 
-async fn main_loop(o: Opts, extra: Option<Extra>) -> Result<i32> {
+async fn main_loop(o: Opts) -> Result<i32> {
     let Setup {
         mut processor,
         counters,
         replay,
+        mut watch,
     } = setup(&o)?;
+    // A replayed capture is another node's past: this host's signals say nothing about it.
+    let extra: Option<Extra> = (!replay).then(|| {
+        watch.tick();
+        watch.metrics()
+    });
     let kmsg_path = o.kmsg.to_string_lossy().to_string();
     let mut follower = match Follower::open(&kmsg_path) {
         Ok(f) => f,
@@ -249,6 +331,7 @@ async fn main_loop(o: Opts, extra: Option<Extra>) -> Result<i32> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("SIGTERM handler")?;
     let mut tick = tokio::time::interval(Duration::from_secs(10));
+    let mut sample = tokio::time::interval(o.sample_interval.max(Duration::from_millis(100)));
     let forget = o.forget_after.as_secs_f64();
     let code = loop {
         tokio::select! {
@@ -279,6 +362,7 @@ async fn main_loop(o: Opts, extra: Option<Extra>) -> Result<i32> {
                 }
             },
             _ = tick.tick() => processor.tick(now(), forget),
+            _ = sample.tick(), if !replay => watch.tick(),
             _ = term.recv() => { tracing::info!("SIGTERM: saving state and stopping"); break 0; }
             _ = tokio::signal::ctrl_c() => { tracing::info!("interrupted: saving state and stopping"); break 0; }
         }

@@ -51,6 +51,11 @@ pub struct Kill {
     pub memcg_limit_bytes: Option<u64>,
     /// Page counts from a global report's Mem-Info block.
     pub mem_info: Option<MemInfo>,
+    /// Why the kubelet did not evict instead (see eviction/verdict.rs).
+    pub verdict: Option<String>,
+    pub verdict_reason: Option<String>,
+    /// memory.available estimated from Mem-Info (offline decoding only).
+    pub memory_available_estimate_bytes: Option<u64>,
     /// The stamp as written (syslog), for display only.
     #[serde(skip)]
     pub stamp: Option<String>,
@@ -111,6 +116,9 @@ impl Kill {
             memcg_usage_bytes: None,
             memcg_limit_bytes: None,
             mem_info: None,
+            verdict: None,
+            verdict_reason: None,
+            memory_available_estimate_bytes: None,
             stamp: None,
         }
     }

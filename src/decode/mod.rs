@@ -5,7 +5,7 @@ pub mod messages;
 pub mod prefix;
 pub mod report;
 
-pub use kill::{Candidate, Kill, MemInfo};
+pub use kill::{Candidate, Kill, MemInfo, PAGE_SIZE};
 pub use report::{Decoder, Event, Incomplete, Stats};
 
 use aho_corasick::{AhoCorasick, MatchKind};
