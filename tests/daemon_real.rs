@@ -251,3 +251,110 @@ fn a_burst_of_rate_limited_kills_is_counted_and_attributed() {
     }
     assert_eq!(d.stop(), Some(0));
 }
+
+/// A kubepods cgroup with a limit stands in for node allocatable; pods below
+/// it have no limits, one pod has its own. Real kills get the verdicts
+/// `allocatable` and `memcg-limit`; the signals are exported.
+#[test]
+fn verdicts_for_allocatable_and_limit_kills() {
+    if !require_real_kernel("verdicts_for_allocatable_and_limit_kills") {
+        return;
+    }
+    let _one_at_a_time = serial();
+    let tmp = Scratch::new("verdicts");
+    let top = format!("/oomwatch-verdict-{}", std::process::id());
+    let (u_alloc, u_lim) = (uuid(), uuid());
+    let (c_alloc, c_lim) = (container_id(), container_id());
+    pod_logs(&tmp.0, "demo", "unlimited", &u_alloc, "eater", &c_alloc);
+    pod_logs(&tmp.0, "demo", "limited", &u_lim, "eater", &c_lim);
+    let kubepods = Cgroup::new(&format!("{top}/kubepods"), "64M", &top);
+    let alloc = Cgroup::new(
+        &format!("{top}/kubepods/besteffort/pod{u_alloc}/{c_alloc}"),
+        "",
+        &top,
+    );
+    let lim = Cgroup::new(
+        &format!("{top}/kubepods/burstable/pod{u_lim}/{c_lim}"),
+        "24M",
+        &top,
+    );
+    let d = Daemon::start(
+        &tmp.0,
+        &tmp.0.join("state"),
+        &[
+            "--eviction-hard",
+            "20Mi",
+            "--sample-interval",
+            "200ms",
+            "--kubepods-cgroup",
+            &format!("{top}/kubepods"),
+        ],
+    );
+    // A pod without requests that grows by 40 MiB and holds it.
+    let mut grower = alloc.spawn(1000, &format!("{} 40 1000 3", hog().display()));
+    d.wait_for(
+        || {
+            d.stderr()
+                .contains("pods without memory requests (BestEffort) grew by")
+        },
+        "the growth warning",
+    );
+    grower.wait().unwrap();
+    wait_out_rate_limit();
+    assert_eq!(alloc.oom(1000, 200), 9);
+    assert_eq!(lim.oom(988, 200), 9);
+    d.wait_for(|| d.log().contains("demo/limited"), "both kills");
+    let log = d.log();
+    let line = |pod: &str| log.lines().find(|l| l.contains(pod)).unwrap().to_string();
+    let l = line("demo/unlimited");
+    assert!(
+        l.contains(&format!(
+            "verdict allocatable: the kubepods cgroup {top}/kubepods (64.0 MiB) hit its limit"
+        )),
+        "{l}"
+    );
+    let l = line("demo/limited");
+    assert!(
+        l.contains("verdict memcg-limit: the limit of") && l.contains("(24.0 MiB)"),
+        "{l}"
+    );
+    let m = d.get("/metrics").unwrap();
+    assert!(
+        sample(
+            &m,
+            "oomwatch_oom_kill_verdicts_total{verdict=\"allocatable\"}"
+        )
+        .unwrap_or(0.0)
+            >= 1.0,
+        "{m}"
+    );
+    assert!(
+        sample(
+            &m,
+            "oomwatch_oom_kill_verdicts_total{verdict=\"memcg-limit\"}"
+        )
+        .unwrap_or(0.0)
+            >= 1.0,
+        "{m}"
+    );
+    assert_eq!(
+        sample(
+            &m,
+            "oomwatch_eviction_threshold_bytes{signal=\"memory.available\",kind=\"hard\"}"
+        ),
+        Some(20.0 * 1048576.0)
+    );
+    assert!(
+        sample(&m, "oomwatch_allocatable_memory_available_bytes").is_some(),
+        "{m}"
+    );
+    let avail = sample(&m, "oomwatch_memory_available_bytes").expect("memory.available sampled");
+    let memavail = sample(&m, "oomwatch_meminfo_available_bytes").expect("MemAvailable sampled");
+    assert!(avail > 0.0 && memavail > 0.0, "{avail} {memavail}");
+    assert!(
+        m.contains("oomwatch_memory_pressure_seconds_total{kind=\"some\"}"),
+        "{m}"
+    );
+    assert_eq!(d.stop(), Some(0));
+    drop((alloc, lim, kubepods));
+}

@@ -226,7 +226,7 @@ fn bad_paths_and_flags_are_clear_errors() {
     );
     let o = oomwatch(&["run", "--forget-after", "1y"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("unit must be s, m, h or d"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unit must be ms, s, m, h or d"));
     let o = oomwatch(&["run", "--listen", "nowhere"]);
     assert_eq!(o.status.code(), Some(2));
     let o = oomwatch(&["run", "--state-dir", "/proc/self/oomwatch-state"]);

@@ -75,6 +75,9 @@ pub struct Opts {
     /// Override systemReserved memory
     #[arg(long)]
     pub system_reserved_memory: Option<String>,
+    /// The kubepods cgroup, when not /kubepods.slice or /kubepods (nested setups)
+    #[arg(long)]
+    pub kubepods_cgroup: Option<String>,
 }
 
 /// The kubelet's settings, with the flags' overrides.
@@ -115,15 +118,16 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let (n, unit) = s.split_at(split);
     let n: u64 = n
         .parse()
-        .map_err(|_| format!("'{s}' is not a duration like 90s, 30m, 1h, 7d"))?;
-    let mult = match unit {
-        "s" | "" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86400,
-        _ => return Err(format!("'{s}': unit must be s, m, h or d")),
+        .map_err(|_| format!("'{s}' is not a duration like 500ms, 90s, 30m, 1h, 7d"))?;
+    let ms = match unit {
+        "ms" => 1,
+        "s" | "" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(format!("'{s}': unit must be ms, s, m, h or d")),
     };
-    Ok(Duration::from_secs(n * mult))
+    Ok(Duration::from_millis(n.saturating_mul(ms)))
 }
 
 fn now() -> f64 {
@@ -237,7 +241,7 @@ pub fn setup(o: &Opts) -> Result<Setup> {
     let ev = eviction(o)?;
     let reserved = ev.kube_reserved + ev.system_reserved;
     let watch = Watch::new(
-        Sampler::new(&o.proc, mem.clone(), reserved),
+        Sampler::new(&o.proc, mem.clone(), reserved, o.kubepods_cgroup.as_deref()),
         ev,
         min_free_kbytes(&o.proc),
     );
@@ -384,6 +388,7 @@ mod tests {
         assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172800)));
+        assert_eq!(parse_duration("200ms"), Ok(Duration::from_millis(200)));
         assert!(parse_duration("1y").is_err());
         assert!(parse_duration("h").is_err());
     }

@@ -24,12 +24,15 @@ pub struct Sample {
     pub psi_full_avg10: Option<f32>,
     pub psi_some_total_us: Option<u64>,
     pub psi_full_total_us: Option<u64>,
+    /// Working set of the BestEffort pods (no memory requests), together.
+    pub besteffort_ws: Option<u64>,
 }
 
 pub struct Sampler {
     proc: PathBuf,
     mem: Option<Memory>,
     kubepods: Option<PathBuf>,
+    besteffort: Option<PathBuf>,
     reserved: u64,
 }
 
@@ -38,17 +41,29 @@ fn read_u64(p: &Path) -> Option<u64> {
 }
 
 impl Sampler {
-    pub fn new(proc: &Path, mem: Option<Memory>, reserved: u64) -> Sampler {
-        let kubepods = mem.as_ref().and_then(|m| {
-            ["kubepods.slice", "kubepods"]
+    /// `kubepods`: the kubepods cgroup path (as the kernel prints it) when it
+    /// is not `/kubepods.slice` or `/kubepods` (nested: kind, LXC).
+    pub fn new(proc: &Path, mem: Option<Memory>, reserved: u64, kubepods: Option<&str>) -> Sampler {
+        let given = kubepods.and_then(|k| mem.as_ref().map(|m| m.dir(k)));
+        let kubepods = given.or_else(|| {
+            mem.as_ref().and_then(|m| {
+                ["kubepods.slice", "kubepods"]
+                    .iter()
+                    .map(|k| m.base.join(k))
+                    .find(|p| p.is_dir())
+            })
+        });
+        let besteffort = kubepods.as_ref().and_then(|k| {
+            ["kubepods-besteffort.slice", "besteffort"]
                 .iter()
-                .map(|k| m.base.join(k))
+                .map(|b| k.join(b))
                 .find(|p| p.is_dir())
         });
         Sampler {
             proc: proc.to_path_buf(),
             mem,
             kubepods,
+            besteffort,
             reserved,
         }
     }
@@ -92,6 +107,7 @@ impl Sampler {
                 .and_then(|k| self.working_set(k))
                 .map(|ws| s.capacity as i64 - self.reserved as i64 - ws as i64);
         }
+        s.besteffort_ws = self.besteffort.as_deref().and_then(|b| self.working_set(b));
         if let Ok(p) = procfs::MemoryPressure::from_file(self.proc.join("pressure/memory")) {
             s.psi_some_avg10 = Some(p.some.avg10);
             s.psi_full_avg10 = Some(p.full.avg10);
@@ -179,7 +195,7 @@ mod tests {
         .unwrap();
         std::fs::write(cg.join("kubepods/memory.stat"), "total_inactive_file 0\n").unwrap();
         let mem = Memory::detect(&d.join("cg")).unwrap();
-        let s = Sampler::new(&d.join("proc"), Some(mem), 256 << 20).sample();
+        let s = Sampler::new(&d.join("proc"), Some(mem), 256 << 20, None).sample();
         let cap = 8150236u64 * 1024;
         assert_eq!(s.capacity, cap);
         assert_eq!(s.available, Some(cap as i64 - (7900i64 << 20)));

@@ -42,6 +42,7 @@ impl Watch {
     pub fn tick(&mut self) {
         let s = self.sampler.sample();
         self.warn(&s);
+        self.warn_growth(&s);
         self.window
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -70,6 +71,30 @@ impl Watch {
                     }
                 }
             }
+        }
+    }
+
+    /// Pods without memory requests (BestEffort) that grew by more than the
+    /// hard threshold within one kubelet housekeeping period (10 s) can pass
+    /// the threshold between two of its checks.
+    fn warn_growth(&mut self, s: &Sample) {
+        let Some(now) = s.besteffort_ws else { return };
+        let Some(t) = self.eviction.hard.map(|t| t.bytes(s.capacity)) else {
+            return;
+        };
+        let w = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        let before = w
+            .before(s.uptime - 1.0, 9.0)
+            .filter_map(|x| x.besteffort_ws)
+            .min();
+        drop(w);
+        if before.is_some_and(|b| now > b && now - b > t) && self.warned.insert("besteffort-growth")
+        {
+            tracing::warn!(
+                "pods without memory requests (BestEffort) grew by {} within 10 s, more than the memory.available hard threshold {}: they can pass it between two kubelet checks, and the kernel's OOM killer acts first",
+                mib(now - before.unwrap_or(0)),
+                mib(t)
+            );
         }
     }
 

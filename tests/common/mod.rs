@@ -234,7 +234,7 @@ impl Daemon {
             .args(["--node-name", "test-node"])
             .args(extra)
             .stdout(out)
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(log.with_extension("err")).unwrap())
             .spawn()
             .unwrap();
         let d = Daemon { child, port, log };
@@ -251,6 +251,11 @@ impl Daemon {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Diagnostics (stderr).
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.log.with_extension("err")).unwrap_or_default()
     }
 
     pub fn wait_for(&self, mut f: impl FnMut() -> bool, what: &str) {

@@ -1,5 +1,5 @@
 /* hog: allocate and touch memory 1 MiB at a time until killed or done.
- * usage: hog <MiB> [oom_score_adj]   MiB 0 = until killed */
+ * usage: hog <MiB> [oom_score_adj [hold_seconds]]   MiB 0 = until killed */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +17,7 @@ int main(int argc, char **argv) {
         if (!p) { puts("malloc failed"); return 3; }
         memset(p, 0xa5, 1 << 20);
     }
+    if (argc > 3) sleep((unsigned)atoi(argv[3]));
     puts("survived");
     return 0;
 }

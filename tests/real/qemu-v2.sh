@@ -8,7 +8,8 @@
 # MODE memcg:  pod slice memory.max=32M, hog in its container scope
 # MODE global: no limits, -m 256, BestEffort-shaped scope with oom_score_adj 1000
 # MODE group:  container scope with memory.oom.group=1: a sleeper and a hog die together
-# The guest runs /bin/watcher (if given) with GUEST_ARGS before the hog.
+# A static /bin/oomwatch given as WATCHER runs in the guest before the hog,
+# with the hard threshold from APPEND="oomwatch.hard=100Mi"; its log is printed.
 set -euo pipefail
 WORK=${WORK:-/tmp/oomwatch-qemu}
 ROOT=$WORK/root
@@ -64,7 +65,14 @@ case $MODE in
   group) echo 48M > $PODDIR/memory.max; echo 1 > $SCOPE/memory.oom.group; ARGS=100;;
   global) ARGS="0 1000";;
 esac
-[ -x /bin/watcher.sh ] && { /bin/watcher.sh & sleep 2; }
+HARD=100Mi
+for a in $(cat /proc/cmdline); do case "$a" in oomwatch.hard=*) HARD=${a#oomwatch.hard=};; esac; done
+if [ -x /bin/oomwatch ]; then
+  mkdir -p /tmp/st
+  # oomwatch must outlive the OOM it watches: -1000 (root in the guest may lower it).
+  sh -c "echo -1000 > /proc/self/oom_score_adj; exec /bin/oomwatch run --state-dir /tmp/st --listen 127.0.0.1:9789 --eviction-hard $HARD --sample-interval 200ms --node-name qemu-guest" > /tmp/oomwatch.out 2> /tmp/oomwatch.err &
+  sleep 3
+fi
 if [ "$MODE" = group ]; then
   sh -c "echo \$\$ > $SCOPE/cgroup.procs && exec /bin/hog 8 && sleep 600" >/dev/null &
   sh -c "echo \$\$ > $SCOPE/cgroup.procs && exec sleep 600" &
@@ -74,6 +82,12 @@ sh -c "echo \$\$ > $SCOPE/cgroup.procs && exec /bin/hog $ARGS" >/dev/null
 echo "=== hog exit status: $?"
 sleep 1
 for f in $SCOPE $PODDIR $CG/kubepods.slice; do echo "=== memory.events $f"; cat $f/memory.events; done
+if [ -x /bin/oomwatch ]; then
+  sleep 2
+  echo "=== oomwatch log"; cat /tmp/oomwatch.out
+  echo "=== oomwatch stderr"; cat /tmp/oomwatch.err
+  echo "=== end oomwatch"
+fi
 echo "=== dmesg"
 dmesg
 echo "=== kmsg"
@@ -92,7 +106,7 @@ run() {
     build "$mode" "$@"
     timeout "${BOOT_TIMEOUT:-300}" "$QEMU" -L /usr/share/seabios -L /usr/share/qemu -nic none -accel tcg \
         -m "$mem" -smp 1 -nographic -no-reboot -kernel "$(ls "$ROOT"/boot/vmlinuz-* | head -1)" \
-        -initrd "$WORK/initramfs-$mode.gz" -append "console=ttyS0 quiet panic=-1 oomtest=$mode" < /dev/null
+        -initrd "$WORK/initramfs-$mode.gz" -append "console=ttyS0 quiet panic=-1 oomtest=$mode ${APPEND:-}" < /dev/null
 }
 
 case ${1:-} in
