@@ -43,8 +43,9 @@ impl Attributor {
         a
     }
 
-    pub fn model(&self) -> &HashMap<String, u64> {
-        &self.model
+    /// The model, for the state file.
+    pub fn snapshot(&self) -> std::collections::BTreeMap<String, u64> {
+        self.model.iter().map(|(k, v)| (k.clone(), *v)).collect()
     }
 
     pub fn available(&self) -> bool {
