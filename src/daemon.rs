@@ -210,12 +210,7 @@ impl<W: Write> Processor<W> {
         ev.victim_role = role;
         let mut c = self.counters.lock().unwrap_or_else(|p| p.into_inner());
         let _ = ev.emit(&mut c, &mut self.out, self.cfg.json);
-        c.oom_kill_model = self
-            .attributor
-            .model()
-            .iter()
-            .map(|(k, v)| (k.clone(), *v))
-            .collect();
+        c.oom_kill_model = self.attributor.snapshot();
         let _ = self.out.flush();
         if let Some(s) = k.seq {
             c.handled_seq = Some(s);
@@ -278,12 +273,7 @@ impl<W: Write> Processor<W> {
         }
         if let Some(store) = &self.store {
             let mut c = self.lock().clone();
-            c.oom_kill_model = self
-                .attributor
-                .model()
-                .iter()
-                .map(|(k, v)| (k.clone(), *v))
-                .collect();
+            c.oom_kill_model = self.attributor.snapshot();
             if let Err(e) = store.save(&c) {
                 tracing::warn!("{e}");
             }

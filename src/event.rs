@@ -58,6 +58,16 @@ impl<'a> KillEvent<'a> {
         }
     }
 
+    /// The container's name, else its short id.
+    fn container_or_id(&self) -> Option<String> {
+        self.container.clone().or_else(|| {
+            self.kill
+                .container_id
+                .as_ref()
+                .map(|c| c[..c.len().min(12)].to_string())
+        })
+    }
+
     pub fn attributed(&self) -> bool {
         self.kill.cgroup_scope.is_some()
     }
@@ -72,15 +82,7 @@ impl<'a> KillEvent<'a> {
             .clone()
             .or_else(|| k.pod_uid.clone())
             .unwrap_or_default();
-        let container = self
-            .container
-            .clone()
-            .or_else(|| {
-                k.container_id
-                    .as_ref()
-                    .map(|c| c[..c.len().min(12)].to_string())
-            })
-            .unwrap_or_default();
+        let container = self.container_or_id().unwrap_or_default();
         KillLabels {
             namespace: if host {
                 String::new()
@@ -138,15 +140,7 @@ impl<'a> KillEvent<'a> {
         match (&self.pod, k.cgroup_scope) {
             (Some(pod), _) => {
                 let ns = self.namespace.as_deref().unwrap_or("?");
-                let c = self
-                    .container
-                    .clone()
-                    .or_else(|| {
-                        k.container_id
-                            .as_ref()
-                            .map(|c| c[..c.len().min(12)].to_string())
-                    })
-                    .unwrap_or_else(|| "?".into());
+                let c = self.container_or_id().unwrap_or_else(|| "?".into());
                 let q = k.qos.map_or("?", |q| q.as_str());
                 format!("{ns}/{pod} container {c} ({q}) {proc_}")
             }
