@@ -7,9 +7,9 @@ cd "$(dirname "$0")/.."
 sh scripts/toolchain.sh
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
-echo "== cargo clippy --all-targets -- -D warnings"
-cargo clippy --all-targets -q -- -D warnings
+echo "== cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -q -- -D warnings
 echo "== cargo test (benches are run by cargo bench, not here)"
-cargo test 2>&1 | tee target/test-output.txt
+cargo test --workspace 2>&1 | tee target/test-output.txt
 # One closing line for the whole run.
 awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "all tests: %d passed, %d failed\n", p, f }' target/test-output.txt
