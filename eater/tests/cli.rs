@@ -42,7 +42,7 @@ fn eats_in_steps_and_the_memory_is_resident() {
 
 #[test]
 fn sigterm_while_holding_exits_cleanly() {
-    let mut c = eater()
+    let c = eater()
         .args(["--size", "8Mi", "--hold", "forever"])
         .stdout(Stdio::piped())
         .spawn()
