@@ -84,6 +84,27 @@ fn cri_pods_are_named_as_cri_reports_them() {
         assert_eq!(st["exit_code"], 137, "{st}");
         pods.push((st, class));
     }
+    // The eater image, built from eater/Dockerfile, OOM-killed in its pod.
+    let pod = format!("eater-image-{}", std::process::id());
+    let st = cri(
+        &sock,
+        &logs,
+        &["run", "besteffort", "demo", &pod, "eater", "eater"],
+    );
+    assert_eq!(
+        (st["reason"].as_str(), st["exit_code"].as_i64()),
+        (Some("OOMKilled"), Some(137)),
+        "{st}"
+    );
+    d.wait_for(
+        || {
+            d.log()
+                .contains(&format!("demo/{pod} container eater (BestEffort)"))
+                && d.log().contains("(eater)")
+        },
+        "the eater image's kill",
+    );
+    pods.push((st, "BestEffort"));
     for (st, class) in &pods {
         let (ns, pod, ctr) = (
             st["namespace"].as_str().unwrap(),

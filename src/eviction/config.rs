@@ -119,6 +119,13 @@ impl Default for Eviction {
 /// replaces the defaults: without `memory.available` there, there is no
 /// hard memory threshold at all.
 pub fn parse(name: &str, text: &str) -> Result<Eviction, ConfigError> {
+    if text.trim().is_empty() {
+        // The DaemonSet's FileOrCreate mount leaves an empty file on nodes without one.
+        return Ok(Eviction {
+            source: format!("kubelet defaults ({name} is empty)"),
+            ..Default::default()
+        });
+    }
     let raw: Raw =
         serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Yaml(name.into(), e.to_string()))?;
     if let Some(k) = raw.kind.as_deref().filter(|k| *k != "KubeletConfiguration") {
@@ -272,6 +279,11 @@ rotateCertificates: true
             "kind: KubeletConfiguration\nkubeReserved:\n  memory: 5%\n"
         )
         .is_err());
+    }
+
+    #[test]
+    fn empty_file_means_defaults() {
+        assert_eq!(parse("c", "\n").unwrap().hard, Some(DEFAULT_HARD));
     }
 
     #[test]

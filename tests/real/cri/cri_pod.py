@@ -4,7 +4,7 @@ container with a 64 MiB limit that allocates until the kernel kills it.
 Prints what CRI reports as JSON. The pod is kept (for oomwatch to read its
 runtime state) until `cleanup` is called.
 
-usage: cri_pod.py STUBS SOCK LOGS run QOS NAMESPACE POD CONTAINER
+usage: cri_pod.py STUBS SOCK LOGS run QOS NAMESPACE POD CONTAINER [hog|eater]
        cri_pod.py STUBS SOCK LOGS cleanup SANDBOX_ID
 """
 import json, sys, time, uuid
@@ -24,6 +24,8 @@ if cmd == "cleanup":
     sys.exit(0)
 
 qos, ns, pod, name = sys.argv[5:9]
+image = sys.argv[9] if len(sys.argv) > 9 else "hog"
+command, args = {"hog": (["/hog"], ["200"]), "eater": (["/eater"], ["--size", "200Mi", "--step", "16Mi", "--interval", "0"])}[image]
 uid = str(uuid.uuid4())
 parent = f"/kubepods/pod{uid}" if qos == "guaranteed" else f"/kubepods/{qos}/pod{uid}"
 meta = pb.PodSandboxMetadata(name=pod, namespace=ns, uid=uid, attempt=0)
@@ -34,7 +36,7 @@ scfg = pb.PodSandboxConfig(metadata=meta, log_directory=f"{logs}/{ns}_{pod}_{uid
 sid = rt.RunPodSandbox(pb.RunPodSandboxRequest(config=scfg)).pod_sandbox_id
 adj = {"besteffort": 1000, "burstable": 988, "guaranteed": -997}[qos]
 ccfg = pb.ContainerConfig(metadata=pb.ContainerMetadata(name=name, attempt=0),
-    image=pb.ImageSpec(image="localhost/hog:test"), command=["/hog"], args=["200"], log_path=f"{name}/0.log",
+    image=pb.ImageSpec(image=f"localhost/{image}:test"), command=command, args=args, log_path=f"{name}/0.log",
     labels={"io.kubernetes.container.name": name},
     linux=pb.LinuxContainerConfig(resources=pb.LinuxContainerResources(memory_limit_in_bytes=64 << 20, oom_score_adj=adj)))
 cid = rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=sid, config=ccfg, sandbox_config=scfg)).container_id

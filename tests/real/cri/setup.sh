@@ -41,6 +41,15 @@ if [ ! -f "$W/hog.tar" ]; then
     done
 fi
 
+# The eater image from its Dockerfile, around a static build.
+REPO=$(cd "$HERE/../../.." && pwd)
+if [ ! -f "$W/eater.tar" ]; then
+    (cd "$REPO" && RUSTFLAGS='-C target-feature=+crt-static' cargo build -q --release -p eater \
+        --target x86_64-unknown-linux-gnu --target-dir target/static)
+    (cd "$REPO" && buildah --storage-driver vfs bud -q -f eater/Dockerfile -t localhost/eater:test . >/dev/null)
+    buildah --storage-driver vfs push -q localhost/eater:test "oci-archive:$W/eater.tar:localhost/eater:test"
+fi
+
 SOCK=$W/containerd.sock
 if ! ctr -a "$SOCK" version >/dev/null 2>&1; then
     containerd config default | python3 "$HERE/containerd_config.py" "$W" "$SOCK" > "$W/config.toml"
@@ -48,7 +57,7 @@ if ! ctr -a "$SOCK" version >/dev/null 2>&1; then
     for _ in $(seq 100); do ctr -a "$SOCK" version >/dev/null 2>&1 && break; sleep 0.1; done
     ctr -a "$SOCK" version >/dev/null
 fi
-for img in pause hog; do
+for img in pause hog eater; do
     ctr -a "$SOCK" -n k8s.io images ls -q | grep -q "localhost/$img:test" || ctr -a "$SOCK" -n k8s.io images import "$W/$img.tar" >/dev/null
 done
 echo "SOCK=$SOCK"
