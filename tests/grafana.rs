@@ -315,6 +315,33 @@ fn every_query_runs_against_a_real_prometheus_scraping_real_kills() {
         }
     }
     eprintln!("{ran} panel and alert queries ran against Prometheus");
+    // The exposition Prometheus scraped, live, passes promtool's lint.
+    let scraped = d.get("/metrics").unwrap_or_default();
+    let body = scraped
+        .split_once("\r\n\r\n")
+        .map_or("", |x| x.1)
+        .to_string();
+    assert!(
+        body.contains("oomwatch_memory_available_bytes") && body.contains("namespace=\"shop\""),
+        "{body}"
+    );
+    if let Ok(mut c) = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        std::io::Write::write_all(c.stdin.as_mut().unwrap(), body.as_bytes()).unwrap();
+        let o = c.wait_with_output().unwrap();
+        if !o.status.success() {
+            failures.push(format!(
+                "promtool check metrics: {}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ));
+        }
+    }
     assert!(failures.is_empty(), "{failures:#?}");
     assert_eq!(d.stop(), Some(0));
     drop((be, bu));
