@@ -7,7 +7,8 @@
 # why. Cleans up after itself.
 #
 # usage: sudo eater/lab.sh            (root; cgroup v1 memory controller, or v2)
-# env:   NODE_MEM (default 600M), ROUNDS (default 3), WORK (default /tmp/oomwatch-cri)
+# env:   NODE_MEM (default 600M), ROUNDS (default 3), WORK (default /tmp/oomwatch-cri),
+#        OOMWATCH_BIN (default: cargo build --release)
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 CRI=$REPO/tests/real/cri
@@ -27,7 +28,11 @@ fi
 
 echo "== setting up containerd, images and oomwatch (first run takes a few minutes)"
 eval "$(bash "$CRI/setup.sh" "$W")"
-(cd "$REPO" && cargo build -q --release --bin oomwatch)
+BIN=${OOMWATCH_BIN:-}
+if [ -z "$BIN" ]; then
+    (cd "$REPO" && cargo build -q --release --bin oomwatch)
+    BIN=$REPO/target/release/oomwatch
+fi
 STATE=$(mktemp -d)
 SANDBOXES=()
 cleanup() {
@@ -53,7 +58,7 @@ else
     echo +memory > "$CG$PREFIX/kubepods/cgroup.subtree_control"
 fi
 
-"$REPO/target/release/oomwatch" run --listen 127.0.0.1:0 --state-dir "$STATE/state" --pod-logs-dir "$LOGS" \
+"$BIN" run --listen 127.0.0.1:0 --state-dir "$STATE/state" --pod-logs-dir "$LOGS" \
     --runtime-state-dir "$TASKS" --kubepods-cgroup "$PREFIX/kubepods" --node-name lab-node \
     > "$STATE/oomwatch.log" 2> "$STATE/oomwatch.err" &
 OW=$!
@@ -79,14 +84,17 @@ done
 sleep 1
 
 echo
+# This run's kills: earlier runs' are still in the ring and come back replayed.
+grep "OOM kill: lab/" "$STATE/oomwatch.log" | grep -v "replayed (in the kernel ring" > "$STATE/lab.log" || true
 echo "== oomwatch's lines for this lab"
-grep "OOM kill: lab/" "$STATE/oomwatch.log" || echo "(none: see $STATE/oomwatch.err)"
+cat "$STATE/lab.log"
+[ -s "$STATE/lab.log" ] || echo "(none: see $STATE/oomwatch.err)"
 echo
 echo "== who was killed, in order"
-grep -o "OOM kill: lab/[^ ]* container [^ ]* ([A-Za-z]*)" "$STATE/oomwatch.log" | sed 's/OOM kill: //' | nl
+grep -o "OOM kill: lab/[^ ]* container [^ ]* ([A-Za-z]*)" "$STATE/lab.log" | sed 's/OOM kill: //' | nl
 echo
 echo "== why (verdicts)"
-grep "OOM kill: lab/" "$STATE/oomwatch.log" | grep -o "verdict [a-z-]*" | sort | uniq -c
+grep -o "verdict [a-z-]*" "$STATE/lab.log" | sort | uniq -c
 echo
 echo "The pods sat under one kubepods limit, so every kill is 'allocatable': the pods"
 echo "together used all the node allowed them. BestEffort (oom_score_adj 1000) dies first,"
