@@ -314,7 +314,7 @@ async fn main_loop(o: Opts) -> Result<i32> {
     let kmsg_path = o.kmsg.to_string_lossy().to_string();
     let mut follower = match Follower::open(&kmsg_path) {
         Ok(f) => f,
-        Err(e) => bail!("{e} (oomwatch needs CAP_SYSLOG and the host's /dev/kmsg)"),
+        Err(e) => bail!("{e} (oomwatch needs CAP_SYSLOG and the host's /dev/kmsg; in a container, /dev/kmsg must also be allowed as a device: privileged, or a device rule)"),
     };
     let app = Arc::new(App {
         metrics: Metrics::new(counters.clone(), extra, true),
