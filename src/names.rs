@@ -6,7 +6,7 @@
 //! is still named.
 
 use std::collections::{HashMap, VecDeque};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PodName {
@@ -116,6 +116,7 @@ impl<V> Bounded<V> {
         self.map.get(k)
     }
 
+    #[cfg(test)]
     fn len(&self) -> usize {
         self.map.len()
     }
@@ -255,25 +256,6 @@ impl Resolver {
             }
         }
     }
-
-    pub fn cached_pods(&self) -> usize {
-        self.pods.len()
-    }
-
-    /// Is this pod still on the node (its log directory exists)?
-    pub fn pod_present(&self, uid: &str) -> bool {
-        match self.pods.get(uid) {
-            Some(p) => self
-                .pod_logs
-                .join(format!("{}_{}_{}", p.namespace, p.pod, uid))
-                .is_dir(),
-            None => false,
-        }
-    }
-
-    pub fn pod_logs_dir(&self) -> &Path {
-        &self.pod_logs
-    }
 }
 
 #[cfg(test)]
@@ -369,6 +351,5 @@ mod tests {
         // Gone from disk, still named from the cache.
         let n = r.lookup(Some(uid), Some(ID));
         assert_eq!(n.pod.as_deref(), Some("be-1"));
-        assert!(!r.pod_present(uid));
     }
 }

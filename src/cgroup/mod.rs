@@ -56,44 +56,4 @@ impl Memory {
                 .or_else(|| v2::oom_kills(&std::fs::read_to_string(dir.join(v2::EVENTS)).ok()?)),
         }
     }
-
-    /// The cgroup of a process from `/proc/<pid>/cgroup`, for this hierarchy.
-    pub fn cgroup_of(&self, proc_cgroup: &str) -> Option<String> {
-        proc_cgroup.lines().find_map(|l| {
-            let mut f = l.splitn(3, ':');
-            let (_id, ctrl, path) = (f.next()?, f.next()?, f.next()?);
-            let ours = match self.version {
-                Version::V1 => ctrl.split(',').any(|c| c == "memory"),
-                Version::V2 => ctrl.is_empty(),
-            };
-            ours.then(|| path.to_string())
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cgroup_of_a_process() {
-        let v1 = Memory {
-            version: Version::V1,
-            base: "/x".into(),
-        };
-        let text = "12:pids:/a\n4:memory:/kubepods/burstable/pod1/abc\n0::/\n";
-        assert_eq!(
-            v1.cgroup_of(text).as_deref(),
-            Some("/kubepods/burstable/pod1/abc")
-        );
-        let v2 = Memory {
-            version: Version::V2,
-            base: "/x".into(),
-        };
-        assert_eq!(
-            v2.cgroup_of("0::/kubepods.slice/x.scope\n").as_deref(),
-            Some("/kubepods.slice/x.scope")
-        );
-        assert_eq!(v2.cgroup_of("garbage"), None);
-    }
 }
