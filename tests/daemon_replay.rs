@@ -1,6 +1,8 @@
 //! `oomwatch run --kmsg FILE`: a fixed capture replayed through the daemon.
 //! Golden log and /metrics (UPDATE_GOLDEN=1 rewrites), promtool, bad input.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -98,33 +100,10 @@ fn replay_matches_golden_log_and_metrics() {
         metrics.contains("oomwatch_kmsg_records_lost_total 841"),
         "{metrics}"
     );
-    promtool_check(&metrics);
+    if let Some(r) = common::promtool_check_metrics(&metrics) {
+        r.expect("promtool check metrics");
+    }
     std::fs::remove_dir_all(&tmp).unwrap();
-}
-
-fn promtool_check(metrics: &str) {
-    let Ok(mut child) = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-    else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "promtool missing in CI (apt-get install prometheus)"
-        );
-        eprintln!("SKIPPED promtool check: promtool not installed (apt-get install prometheus)");
-        return;
-    };
-    std::io::Write::write_all(child.stdin.as_mut().unwrap(), metrics.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check metrics: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]

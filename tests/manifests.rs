@@ -2,25 +2,22 @@
 //! manifests. Validated offline against the Kubernetes API schemas
 //! (kubernetes-validate, strict) and yamllint, and read for what matters.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
 }
 
-fn tool(name: &str, args: &[&str]) -> Option<std::process::Output> {
-    match Command::new(name).args(args).current_dir(root()).output() {
-        Ok(o) => Some(o),
-        Err(_) => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "{name} missing in CI (pip install kubernetes-validate yamllint)"
-            );
-            eprintln!("SKIPPED {name}: not installed (pip install kubernetes-validate yamllint)");
-            None
-        }
-    }
+fn run(name: &str, args: &[&str]) -> Option<std::process::Output> {
+    common::tool(
+        name,
+        args,
+        &root(),
+        None,
+        "pip install kubernetes-validate yamllint",
+    )
 }
 
 fn docs(file: &str) -> Vec<serde_yaml_ng::Value> {
@@ -40,7 +37,7 @@ fn manifests_validate_against_the_api_schemas() {
     ];
     let mut args = vec!["--strict", "-k", "1.29.0"];
     args.extend(files);
-    if let Some(o) = tool("kubernetes-validate", &args) {
+    if let Some(o) = run("kubernetes-validate", &args) {
         let out =
             String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
         assert!(o.status.success(), "{out}");
@@ -50,7 +47,7 @@ fn manifests_validate_against_the_api_schemas() {
 
 #[test]
 fn yamllint_is_clean() {
-    if let Some(o) = tool("yamllint", &["daemonset.yaml", "eater/k8s", "grafana"]) {
+    if let Some(o) = run("yamllint", &["daemonset.yaml", "eater/k8s", "grafana"]) {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
     }
 }

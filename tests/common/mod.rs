@@ -318,3 +318,53 @@ pub fn sum(metrics: &str, name: &str, needles: &[&str]) -> f64 {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
+
+/// Run an external tool in `dir`, feeding it `stdin`. A missing tool fails
+/// the test in CI (CI installs it) and skips elsewhere, saying how to get it.
+pub fn tool(
+    name: &str,
+    args: &[&str],
+    dir: &Path,
+    stdin: Option<&[u8]>,
+    install: &str,
+) -> Option<std::process::Output> {
+    let child = Command::new(name)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let Ok(mut child) = child else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{name} missing in CI ({install})"
+        );
+        eprintln!("SKIPPED {name} {args:?}: not installed ({install})");
+        return None;
+    };
+    let mut pipe = child.stdin.take().unwrap();
+    pipe.write_all(stdin.unwrap_or_default()).unwrap();
+    drop(pipe);
+    Some(child.wait_with_output().unwrap())
+}
+
+/// `promtool check metrics` on an exposition: None when skipped, else its verdict.
+pub fn promtool_check_metrics(exposition: &str) -> Option<Result<(), String>> {
+    let o = tool(
+        "promtool",
+        &["check", "metrics"],
+        Path::new("."),
+        Some(exposition.as_bytes()),
+        "apt-get install prometheus",
+    )?;
+    Some(if o.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ))
+    })
+}
