@@ -64,22 +64,33 @@ fi
 OW=$!
 sleep 1
 
-start() { # QOS POD SIZE LIMIT ADJ -> sandbox id
-    python3 "$CRI/cri_pod.py" "$W" "$SOCK" "$LOGS" start "$1" lab "$2" eater "$PREFIX" "$3" "$4" "$5" |
-        python3 -c 'import json,sys; print(json.load(sys.stdin)["sandbox_id"])'
+json() { python3 -c "import json,sys; print(json.load(sys.stdin)[\"$1\"])"; }
+cri() { python3 "$CRI/cri_pod.py" "$W" "$SOCK" "$LOGS" "$@"; }
+# Wait until a container has exited (killed), at most 15 s.
+wait_exit() {
+    for _ in $(seq 150); do
+        [ "$(cri status "$1" | json state)" = CONTAINER_EXITED ] && return 0
+        sleep 0.1
+    done
+    echo "lab.sh: container $1 still running after 15 s" >&2
 }
 echo "== three Guaranteed eaters (limit 150Mi, eat 120Mi each)"
-for i in 1 2 3; do SANDBOXES+=("$(start guaranteed "guaranteed-$i" 120Mi $((150 << 20)) -997)"); done
+for i in 1 2 3; do
+    SANDBOXES+=("$(cri start guaranteed lab "guaranteed-$i" eater "$PREFIX" 120Mi $((150 << 20)) -997 | json sandbox_id)")
+done
 sleep 3
-echo "== a BestEffort and a Burstable eater (no limits, eat 250Mi each): the node runs out"
-BE=$(start besteffort besteffort 250Mi 0 1000); SANDBOXES+=("$BE")
-BU=$(start burstable burstable 250Mi 0 988); SANDBOXES+=("$BU")
-sleep 5
+# One eater grows at a time: a second OOM racing the first victim's exit
+# could otherwise pick a Guaranteed pod, whose oom_score_adj here is 0, not
+# -997 (containerd cannot go below its own, and root may not lower it).
+echo "== round 1: a BestEffort, then a Burstable eater (no limits, 250Mi each): the node runs out"
+OUT=$(cri start besteffort lab besteffort eater "$PREFIX" 250Mi 0 1000); BE=$(echo "$OUT" | json sandbox_id); SANDBOXES+=("$BE")
+wait_exit "$(echo "$OUT" | json container_id)"
+OUT=$(cri start burstable lab burstable eater "$PREFIX" 250Mi 0 988); BU=$(echo "$OUT" | json sandbox_id); SANDBOXES+=("$BU")
+wait_exit "$(echo "$OUT" | json container_id)"
 for r in $(seq 2 "$ROUNDS"); do
     echo "== round $r: restart them, as the kubelet would"
-    python3 "$CRI/cri_pod.py" "$W" "$SOCK" "$LOGS" restart "$BE" eater 250Mi 0 1000 >/dev/null
-    python3 "$CRI/cri_pod.py" "$W" "$SOCK" "$LOGS" restart "$BU" eater 250Mi 0 988 >/dev/null
-    sleep 5
+    wait_exit "$(cri restart "$BE" eater 250Mi 0 1000 | json container_id)"
+    wait_exit "$(cri restart "$BU" eater 250Mi 0 988 | json container_id)"
 done
 sleep 1
 
